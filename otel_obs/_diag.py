@@ -1,0 +1,70 @@
+"""otel-obs's own diagnostics: one logger, warnings once or rate-limited.
+
+Everything otel-obs says about itself goes through the ``otel_obs`` logger tree. The log
+export path never takes records from it (nor from ``opentelemetry``), so a failing export
+cannot log about itself in a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+diag_logger = logging.getLogger("otel_obs")
+
+# Logger trees whose records never go to the OTLP log exporter: ours and the SDK's.
+INTERNAL_LOGGER_PREFIXES = ("otel_obs", "opentelemetry")
+
+_lock = threading.Lock()
+_warned_once: set[str] = set()
+_last_warned: dict[str, float] = {}
+_suppressed: dict[str, int] = {}
+
+RATE_LIMIT_SECONDS = 60.0
+
+
+def is_internal_logger(name: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in INTERNAL_LOGGER_PREFIXES)
+
+
+def warn_once(key: str, message: str, *args: Any, logger: logging.Logger = diag_logger) -> bool:
+    """Log ``message`` at WARNING the first time ``key`` is seen; return whether it logged."""
+    with _lock:
+        if key in _warned_once:
+            return False
+        _warned_once.add(key)
+    logger.warning(message, *args)
+    return True
+
+
+def warn_rate_limited(
+    key: str,
+    message: str,
+    *args: Any,
+    interval: float = RATE_LIMIT_SECONDS,
+    logger: logging.Logger = diag_logger,
+    exc_info: bool = False,
+) -> bool:
+    """Log at most once per ``interval`` seconds for ``key``, counting what was held back."""
+    now = time.monotonic()
+    with _lock:
+        last = _last_warned.get(key)
+        if last is not None and now - last < interval:
+            _suppressed[key] = _suppressed.get(key, 0) + 1
+            return False
+        _last_warned[key] = now
+        held_back = _suppressed.pop(key, 0)
+    if held_back:
+        message += " (%d similar messages suppressed)"
+        args = (*args, held_back)
+    logger.warning(message, *args, exc_info=exc_info)
+    return True
+
+
+def reset_for_tests() -> None:
+    with _lock:
+        _warned_once.clear()
+        _last_warned.clear()
+        _suppressed.clear()
