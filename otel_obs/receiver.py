@@ -210,8 +210,16 @@ class OTLPReceiver:
     export answer with that HTTP status instead of 200, to test export failures.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_items: int = 200_000):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_items: int = 200_000,
+        forward_to: str | None = None,
+    ):
         self._lock = threading.Lock()
+        self.forward_to = forward_to.rstrip("/") if forward_to else None
+        self.forward_failures = 0
         self._items: dict[str, deque[Any]] = {
             signal: deque(maxlen=max_items) for signal in _DECODERS
         }
@@ -276,6 +284,19 @@ class OTLPReceiver:
         with self._lock:
             return list(self._items[signal])
 
+    def _forward(self, path: str, body: bytes, headers: dict[str, str]) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.forward_to + path, data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                response.read()
+        except OSError:
+            with self._lock:
+                self.forward_failures += 1
+
     def _store(self, signal: str, message_type: type, body: bytes) -> None:
         request = message_type()
         request.ParseFromString(body)
@@ -301,6 +322,11 @@ class OTLPReceiver:
                     self._answer(receiver.status)
                     return
                 encoding = (self.headers.get("Content-Encoding") or "").lower()
+                if receiver.forward_to:
+                    forwarded = {"Content-Type": self.headers.get("Content-Type", "")}
+                    if encoding:
+                        forwarded["Content-Encoding"] = encoding
+                    receiver._forward(self.path, body, forwarded)
                 if encoding == "gzip":
                     body = gzip.decompress(body)
                 elif encoding == "deflate":
