@@ -25,6 +25,9 @@ GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+OPENAI_API_TYPE = "openai.api.type"
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 SERVER_ADDRESS = "server.address"
@@ -79,8 +82,34 @@ METRIC_CELERY_TASK_OUTCOMES = "celery.task.outcomes"
 METRIC_CELERY_TASK_QUEUE_WAIT = "celery.task.queue_wait"
 METRIC_CELERY_TASK_RETRIES = "celery.task.retries"
 METRIC_CELERY_QUEUE_DEPTH = "celery.queue.depth"
+# Outcome values of celery.task.outcomes; anything else Celery reports counts as "other".
+CELERY_OUTCOMES = ("success", "failure", "retry", "revoked", "other")
+# Message header that carries the publish time (Unix seconds) to the worker.
+CELERY_PUBLISHED_AT_HEADER = "otel_obs_published_at"
+# Tasks run from milliseconds to many minutes.
+CELERY_DURATION_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    600.0, 1800.0,
+)
 
 # --- Telemetry about telemetry (ours) ---------------------------------------------------
 METRIC_EXPORT_DROPPED = "otel_obs.export.dropped"
 EXPORT_SIGNAL = "otel_obs.signal"
 EXPORT_REASON = "otel_obs.reason"
+
+# --- Ad-platform business KPIs (ours; otel_obs.business.AdPlatformKPIs) ------------------
+METRIC_ADPLATFORM_CAMPAIGNS_CREATED = "adplatform.campaigns.created"
+METRIC_ADPLATFORM_ADS_PUBLISHED = "adplatform.ads.published"
+METRIC_ADPLATFORM_VIDEO_GENERATIONS = "adplatform.video.generations"
+METRIC_ADPLATFORM_VIDEO_GENERATION_DURATION = "adplatform.video.generation.duration"
+METRIC_ADPLATFORM_AD_SPEND = "adplatform.ad_spend"
+METRIC_ADPLATFORM_REVENUE = "adplatform.revenue"
+METRIC_ADPLATFORM_ROAS = "adplatform.roas"
+METRIC_ADPLATFORM_PREDICTION_ERROR = "adplatform.prediction.error"
+METRIC_ADPLATFORM_PREDICTION_MAE = "adplatform.prediction.mae"
+METRIC_ADPLATFORM_PREDICTION_R2 = "adplatform.prediction.r2"
+METRIC_ADPLATFORM_TOP_CAMPAIGN_REVENUE = "adplatform.campaign.top_revenue"
+METRIC_ADPLATFORM_ACTIVE_USERS = "adplatform.users.active"
+ADPLATFORM_ROAS_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 20.0)
+ADPLATFORM_VIDEO_DURATION_BUCKETS = (1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
+ADPLATFORM_PREDICTION_ERROR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
