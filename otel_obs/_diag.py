@@ -68,3 +68,33 @@ def reset_for_tests() -> None:
         _warned_once.clear()
         _last_warned.clear()
         _suppressed.clear()
+
+
+class RateLimitFilter(logging.Filter):
+    """Let through one record per logger and message template per ``interval`` seconds.
+
+    Attached to the SDK's exporter loggers, whose warnings come once per failed batch or per
+    dropped item; the count held back is added to the next record that passes.
+    """
+
+    def __init__(self, interval: float = RATE_LIMIT_SECONDS) -> None:
+        super().__init__()
+        self.interval = interval
+        self._last: dict[tuple[str, object], float] = {}
+        self._held: dict[tuple[str, object], int] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Some SDK messages are pre-formatted (delays, counts): group them by their start.
+        key = (record.name, str(record.msg)[:40])
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval:
+                self._held[key] = self._held.get(key, 0) + 1
+                return False
+            self._last[key] = now
+            held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} similar messages suppressed)"
+        return True

@@ -1,0 +1,94 @@
+"""Exporter wrappers that account for what could not be exported.
+
+They sit between a batch processor and the real exporter: an exception from the exporter
+becomes a failed result, and every item of a failed export is counted in the
+``otel_obs.export.dropped`` self-metric, with a rate-limited warning instead of a line
+per batch. The last result per signal feeds readiness checks (``export_health()``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Sequence
+
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from otel_obs import semconv
+from otel_obs._diag import warn_rate_limited
+
+
+class ExportHealth:
+    """The last export result and the dropped count of each signal."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._signals: dict[str, dict[str, Any]] = {}
+        self._counter: Any = None
+
+    def bind_meter(self, meter_provider: Any) -> None:
+        meter = meter_provider.get_meter("otel_obs")
+        self._counter = meter.create_counter(
+            semconv.METRIC_EXPORT_DROPPED,
+            unit="{item}",
+            description="Telemetry items otel-obs could not export and dropped.",
+        )
+
+    def record(self, signal: str, items: int, ok: bool, reason: str = "export_failed") -> None:
+        with self._lock:
+            entry = self._signals.setdefault(signal, {"ok": None, "dropped": 0, "last_export": None})
+            entry["ok"] = ok
+            entry["last_export"] = time.time()
+            if not ok:
+                entry["dropped"] += items
+                dropped = entry["dropped"]
+        if ok:
+            return
+        if self._counter is not None:
+            self._counter.add(items, {semconv.EXPORT_SIGNAL: signal, semconv.EXPORT_REASON: reason})
+        warn_rate_limited(
+            f"export:{signal}",
+            "otel-obs: could not export %d %s (%s); %d dropped so far",
+            items,
+            signal,
+            reason,
+            dropped,
+        )
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {signal: dict(entry) for signal, entry in self._signals.items()}
+
+
+class _Accounted:
+    def __init__(self, inner: Any, signal: str, health: ExportHealth) -> None:
+        self._inner = inner
+        self._signal = signal
+        self._health = health
+
+    def _export(self, batch: Sequence[Any], success: Any, failure: Any) -> Any:
+        try:
+            result = self._inner.export(batch)
+        except Exception:  # noqa: BLE001 (an exporter must not take the worker thread down)
+            self._health.record(self._signal, len(batch), ok=False, reason="exception")
+            return failure
+        self._health.record(self._signal, len(batch), ok=result == success)
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        flush = getattr(self._inner, "force_flush", None)
+        return flush(timeout_millis) if flush else True
+
+
+class AccountedSpanExporter(_Accounted, SpanExporter):
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        return self._export(spans, SpanExportResult.SUCCESS, SpanExportResult.FAILURE)
+
+
+class AccountedLogExporter(_Accounted, LogRecordExporter):
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        return self._export(batch, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE)
