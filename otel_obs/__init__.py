@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_obs.setup import configure, shutdown
 from otel_obs.version import __version__
 
 __all__ = [
@@ -21,6 +20,20 @@ __all__ = [
     "instrument_fastapi",
     "shutdown",
 ]
+
+
+def configure(**overrides: Any) -> Any:
+    """Set up traces, metrics and logs from the environment; see ``otel_obs.setup.configure``."""
+    from otel_obs.setup import configure as _configure
+
+    return _configure(**overrides)
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop telemetry within ``timeout`` seconds (default OTEL_OBS_SHUTDOWN_TIMEOUT)."""
+    from otel_obs.setup import shutdown as _shutdown
+
+    return _shutdown(timeout)
 
 
 def instrument_fastapi(app: Any, **kwargs: Any) -> Any:
