@@ -26,6 +26,7 @@ UID = "otel-obs-ai-costs"
 COST = "gen_ai_client_cost_USD_total"
 SAVED = "gen_ai_client_cost_saved_USD_total"
 TOKENS = "gen_ai_client_token_usage_sum"
+CACHE_TOKENS = "gen_ai_client_cache_tokens_total"
 DURATION = "gen_ai_client_operation_duration_seconds"
 CALLS = f"{DURATION}_count"
 ERRORS = "gen_ai_client_errors_total"
@@ -50,7 +51,7 @@ token usage at the prices of `genai-prices` (or your override file).
 
 def _cache_hit_ratio(labels: tuple[str, ...] = ()) -> str:
     return ratio(
-        rate_sum(TOKENS, labels, 'gen_ai_token_type="cache_read"'),
+        rate_sum(CACHE_TOKENS, labels, 'otel_obs_cache_operation="read"'),
         rate_sum(TOKENS, labels, 'gen_ai_token_type="input"'),
     )
 

@@ -52,6 +52,10 @@ METRIC_GEN_AI_COST = "gen_ai.client.cost"
 METRIC_GEN_AI_COST_SAVED = "gen_ai.client.cost.saved"
 METRIC_GEN_AI_ERRORS = "gen_ai.client.errors"
 METRIC_GEN_AI_UNPRICED_CALLS = "gen_ai.client.unpriced_calls"
+# Input tokens served from or written to a prompt cache, by ``otel_obs.cache.operation``
+# (read, write): the part of gen_ai.client.token.usage's input that a cache touched.
+METRIC_GEN_AI_CACHE_TOKENS = "gen_ai.client.cache.tokens"
+OTEL_OBS_CACHE_OPERATION = "otel_obs.cache.operation"
 
 # Bucket boundaries the GenAI conventions advise.
 GEN_AI_TOKEN_USAGE_BUCKETS = (

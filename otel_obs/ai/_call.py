@@ -274,6 +274,14 @@ class LlmCall:
                 instruments.token_usage.record(
                     tokens, {**attributes, semconv.GEN_AI_TOKEN_TYPE: token_type}, context=context
                 )
+        for operation, tokens in (
+            ("read", self.usage.cache_read_tokens),
+            ("write", self.usage.cache_write_tokens),
+        ):
+            if tokens:
+                instruments.cache_tokens.add(
+                    tokens, {**attributes, semconv.OTEL_OBS_CACHE_OPERATION: operation}, context=context
+                )
         record_cost(
             instruments, attributes, self.cost, self.cost_status, self.request_model, context
         )

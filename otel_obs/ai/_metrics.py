@@ -70,6 +70,11 @@ class AiInstruments:
             unit="{call}",
             description="GenAI calls with no cost, by model and otel_obs.cost.status",
         )
+        self.cache_tokens = meter.create_counter(
+            semconv.METRIC_GEN_AI_CACHE_TOKENS,
+            unit="{token}",
+            description="Input tokens read from or written to a prompt cache, by otel_obs.cache.operation",
+        )
         self._unpriced_models: set[str] = set()
 
     def unpriced_model_label(self, model: str) -> str:

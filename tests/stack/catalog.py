@@ -59,6 +59,9 @@ CATALOG: tuple[Metric, ...] = (
         "{call}",
         "gen_ai_client_unpriced_calls_total",
     ),
+    Metric(
+        semconv.METRIC_GEN_AI_CACHE_TOKENS, "counter", "{token}", "gen_ai_client_cache_tokens_total"
+    ),
     # HTTP (stable conventions)
     Metric(
         semconv.METRIC_HTTP_SERVER_REQUEST_DURATION,
