@@ -224,6 +224,7 @@ class OTLPReceiver:
             signal: deque(maxlen=max_items) for signal in _DECODERS
         }
         self.requests: dict[str, int] = {signal: 0 for signal in _DECODERS}
+        self.rejected = 0  # bodies that did not decode as OTLP protobuf
         self.status = 200
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -334,6 +335,8 @@ class OTLPReceiver:
                 try:
                     receiver._store(route[0], route[1], body)
                 except Exception:  # a body that is not OTLP protobuf
+                    with receiver._lock:
+                        receiver.rejected += 1
                     self._answer(400)
                     return
                 self._answer(200)

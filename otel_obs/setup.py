@@ -16,8 +16,10 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +33,14 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_obs import semconv
 from otel_obs._diag import RateLimitFilter, diag_logger
-from otel_obs._export import AccountedLogExporter, AccountedSpanExporter, ExportHealth
+from otel_obs._export import (
+    AccountedLogExporter,
+    AccountedSpanExporter,
+    ExportHealth,
+    count_queue_drops,
+)
 from otel_obs._guard import guard
-from otel_obs._resource import build_resource
+from otel_obs._resource import build_resource, process_identity
 from otel_obs.config import Settings, get_settings, load_settings, report, set_active, standard_fixes
 
 _logger = logging.getLogger(__name__)
@@ -48,8 +55,9 @@ _NOISY_EXPORT_LOGGERS = (
     "opentelemetry.sdk.metrics._internal.export",
 )
 
-# Instrumentations that the AI module replaces with its own, so a call never gets two spans.
-_AI_REPLACED = ("openai_v2", "google_genai")
+# Entry-point names of the instrumentations that the AI module replaces with its own, so a
+# call never gets two spans.
+_AI_REPLACED = ("openai", "google-genai")
 
 
 @dataclass
@@ -130,6 +138,7 @@ def _build(state: _State, instrument: bool) -> None:
     state.tracer_provider = _tracer_provider(settings, resource, redactor, state)
     trace.set_tracer_provider(state.tracer_provider)
     state.logger_provider = _logger_provider(settings, resource, redactor, state)
+    _refresh_process_identity_after_fork(state)
 
     with guard("instrumenting AI clients"):
         _ai_instrument(settings, state)
@@ -139,6 +148,28 @@ def _build(state: _State, instrument: bool) -> None:
         with guard("loading instrumentations"):
             _load_instrumentors(settings)
     atexit.register(_shutdown_at_exit)
+    with guard("flushing on SIGTERM"):
+        _flush_on_sigterm()
+
+
+def _refresh_process_identity_after_fork(state: _State) -> None:
+    """Give a forked child its own ``process.pid`` on every signal.
+
+    The providers renew ``service.instance.id`` after a fork themselves, but keep the
+    parent's process id, so a worker's telemetry would name the server's master process.
+    """
+    if not hasattr(os, "register_at_fork"):
+        return
+
+    def refresh() -> None:
+        with guard("refreshing the resource after fork"):
+            identity = process_identity()
+            for provider in (state.tracer_provider, state.meter_provider, state.logger_provider):
+                update = getattr(provider, "_update_resource", None)
+                if update is not None:
+                    update(identity)
+
+    os.register_at_fork(after_in_child=refresh)
 
 
 def _rate_limit_export_logs() -> None:
@@ -162,6 +193,38 @@ def _redactor(settings: Settings) -> Any:
 
 def _exporter(signal: str, settings: Settings) -> Any:
     """Return the OTLP exporter of ``signal``; the SDK reads endpoints, headers, timeouts."""
+    exporter = _new_exporter(signal, settings)
+    _exporters.add(exporter)
+    return exporter
+
+
+# Every OTLP exporter made here, so that a forked child can stop sharing their connections.
+_exporters: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _renew_http_sessions() -> None:
+    """Give each HTTP exporter of a forked child a connection pool of its own.
+
+    A child inherits the parent's open keep-alive connections; if both write to one, their
+    requests interleave on the wire and the receiver rejects them as garbage.
+    """
+    for exporter in list(_exporters):
+        transport = getattr(getattr(exporter, "_client", None), "_transport", None)
+        session = getattr(transport, "_session", None)
+        if session is None:
+            continue
+        import requests
+
+        fresh = requests.Session()
+        fresh.verify, fresh.cert, fresh.headers = session.verify, session.cert, session.headers
+        transport._session = fresh
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_http_sessions)
+
+
+def _new_exporter(signal: str, settings: Settings) -> Any:
     protocol = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", settings.protocol)
     if protocol == "grpc":
         if signal == "traces":
@@ -211,6 +274,7 @@ def _tracer_provider(
 
         exporter = RedactingSpanExporter(exporter, redactor)
     processor: Any = BatchSpanProcessor(AccountedSpanExporter(exporter, "traces", state.health))
+    count_queue_drops(processor, "traces", state.health)
     if settings.ai_instrumentation:
         with guard("adding the AI cost processor"):
             from otel_obs.ai import wrap_span_processor
@@ -234,9 +298,9 @@ def _logger_provider(
 
         exporter = RedactingLogExporter(exporter, redactor)
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    provider.add_log_record_processor(
-        BatchLogRecordProcessor(AccountedLogExporter(exporter, "logs", state.health))
-    )
+    processor = BatchLogRecordProcessor(AccountedLogExporter(exporter, "logs", state.health))
+    count_queue_drops(processor, "logs", state.health)
+    provider.add_log_record_processor(processor)
     set_logger_provider(provider)
     return provider
 
@@ -256,6 +320,14 @@ def _install_logs(settings: Settings, state: _State, redactor: Any) -> None:
         _logger.debug("otel_obs.logs is not available; log handlers not installed")
         return
     logs.install(settings, state.logger_provider, redactor)
+
+
+def _uninstall_logs() -> None:
+    try:
+        from otel_obs import logs
+    except ImportError:
+        return
+    logs.uninstall()
 
 
 def disabled_instrumentations(settings: Settings) -> list[str]:
@@ -315,9 +387,7 @@ def shutdown(timeout: float | None = None) -> bool:
 def _shutdown_providers(state: _State, budget: float, finished: threading.Event) -> None:
     deadline = time.monotonic() + budget
     with guard("removing log handlers"):
-        from otel_obs import logs
-
-        logs.uninstall()
+        _uninstall_logs()
     steps = (
         lambda: state.tracer_provider.shutdown(),
         lambda: state.logger_provider.shutdown(),
@@ -334,6 +404,27 @@ def _shutdown_providers(state: _State, budget: float, finished: threading.Event)
 def _shutdown_at_exit() -> None:
     with guard("shutdown at exit"):
         shutdown()
+
+
+def _flush_on_sigterm() -> None:
+    """Flush before the default SIGTERM action ends the process, which skips atexit.
+
+    Only when nobody handles SIGTERM yet. Servers that handle it themselves (uvicorn) put
+    the previous handler back and raise the signal again once they have stopped, so they
+    end up here too, after their in-flight requests.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    signal.signal(signal.SIGTERM, _shutdown_then_terminate)
+
+
+def _shutdown_then_terminate(signum: int, frame: Any) -> None:
+    with guard("shutdown on SIGTERM"):
+        shutdown()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _reset_for_tests() -> None:
