@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_obs.version import __version__
-
 __all__ = [
     "__version__",
     "ai",
@@ -52,9 +50,14 @@ def instrument_celery(app: Any = None, **kwargs: Any) -> Any:
 
 def __getattr__(name: str) -> Any:
     # `ai` and `business` are subpackages imported on first use, so that importing
-    # otel_obs stays cheap for services that use neither.
+    # otel_obs stays cheap for services that use neither; the version reads package
+    # metadata, which `otel-obs run` has no use for before it starts the command.
     if name in ("ai", "business"):
         import importlib
 
         return importlib.import_module(f"otel_obs.{name}")
+    if name == "__version__":
+        from otel_obs.version import __version__
+
+        return __version__
     raise AttributeError(f"module 'otel_obs' has no attribute {name!r}")

@@ -8,6 +8,7 @@ cannot log about itself in a loop.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from typing import Any
@@ -27,6 +28,60 @@ RATE_LIMIT_SECONDS = 60.0
 
 def is_internal_logger(name: str) -> bool:
     return any(name == p or name.startswith(p + ".") for p in INTERNAL_LOGGER_PREFIXES)
+
+
+class InternalLoggerFilter(logging.Filter):
+    """Refuse records of otel-obs's and the SDK's own loggers (put on OTLP log handlers)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not is_internal_logger(record.name)
+
+
+def exclude_internal_loggers(handler: logging.Handler | None) -> None:
+    """Keep ``handler`` from ever exporting a record about telemetry itself."""
+    if handler is None:
+        return
+    if not any(isinstance(f, InternalLoggerFilter) for f in handler.filters):
+        handler.addFilter(InternalLoggerFilter())
+
+
+def _is_otlp_handler(handler: logging.Handler) -> bool:
+    return any(
+        cls.__name__ == "LoggingHandler" and cls.__module__.startswith("opentelemetry")
+        for cls in type(handler).__mro__
+    )
+
+
+def _writes_somewhere(handler: logging.Handler) -> bool:
+    # An OTLP handler takes no internal records, so it does not count as an output.
+    if _is_otlp_handler(handler):
+        return False
+    return not any(isinstance(f, InternalLoggerFilter) for f in handler.filters)
+
+
+class _StderrFallback(logging.StreamHandler):
+    """Write our warnings to stderr when no handler up the logger tree would show them.
+
+    Python's own last-resort output stays silent as soon as the root logger has any
+    handler, and an OTLP handler alone refuses our records: without this, a warning such
+    as "telemetry was dropped" would reach nobody.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger: logging.Logger | None = diag_logger.parent if diag_logger.propagate else None
+        while logger is not None:
+            if any(_writes_somewhere(h) for h in logger.handlers):
+                return
+            logger = logger.parent if logger.propagate else None
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+diag_logger.addHandler(_StderrFallback())
 
 
 def warn_once(key: str, message: str, *args: Any, logger: logging.Logger = diag_logger) -> bool:

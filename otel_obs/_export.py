@@ -37,14 +37,18 @@ class ExportHealth:
 
     def record(self, signal: str, items: int, ok: bool, reason: str = "export_failed") -> None:
         with self._lock:
-            entry = self._signals.setdefault(signal, {"ok": None, "dropped": 0, "last_export": None})
+            entry = self._entry(signal)
             entry["ok"] = ok
             entry["last_export"] = time.time()
-            if not ok:
-                entry["dropped"] += items
-                dropped = entry["dropped"]
-        if ok:
-            return
+        if not ok:
+            self.drop(signal, items, reason)
+
+    def drop(self, signal: str, items: int, reason: str) -> None:
+        """Count ``items`` of ``signal`` that will never be exported, and warn (rate-limited)."""
+        with self._lock:
+            entry = self._entry(signal)
+            entry["dropped"] += items
+            dropped = entry["dropped"]
         if self._counter is not None:
             self._counter.add(items, {semconv.EXPORT_SIGNAL: signal, semconv.EXPORT_REASON: reason})
         warn_rate_limited(
@@ -55,6 +59,9 @@ class ExportHealth:
             reason,
             dropped,
         )
+
+    def _entry(self, signal: str) -> dict[str, Any]:
+        return self._signals.setdefault(signal, {"ok": None, "dropped": 0, "last_export": None})
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -92,3 +99,34 @@ class AccountedSpanExporter(_Accounted, SpanExporter):
 class AccountedLogExporter(_Accounted, LogRecordExporter):
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         return self._export(batch, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE)
+
+
+class _QueueDropCounter:
+    """Stands in for a batch processor's own metrics, adding its queue-full drops to ours.
+
+    The SDK's batch processors drop the newest item when their queue is full and tell only
+    their metrics object (a no-op unless the SDK's internal metrics are on).
+    """
+
+    def __init__(self, inner: Any, signal: str, health: ExportHealth) -> None:
+        self._inner = inner
+        self._signal = signal
+        self._health = health
+
+    def register_queue_size(self, get_queue_size: Any) -> None:
+        self._inner.register_queue_size(get_queue_size)
+
+    def finish_items(self, count: int) -> None:
+        self._inner.finish_items(count)
+
+    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
+        self._inner.drop_items(count, error_type)
+        self._health.drop(self._signal, count, error_type)
+
+
+def count_queue_drops(batch_processor: Any, signal: str, health: ExportHealth) -> None:
+    """Count the queue-full drops of a ``BatchSpanProcessor`` or ``BatchLogRecordProcessor``."""
+    inner = getattr(batch_processor, "_batch_processor", None)
+    if inner is None or not hasattr(inner, "_metrics"):
+        return  # another SDK layout: drops stay uncounted, export failures still are
+    inner._metrics = _QueueDropCounter(inner._metrics, signal, health)

@@ -1,13 +1,14 @@
 """The resource every signal carries: service, deployment, host, process and container.
 
 The SDK's detectors do the detecting; the SDK also gives each process, forked or not, its
-own ``service.instance.id``. What is added here is the container id, read from the
+own ``service.instance.id`` (the process id of a forked child is refreshed by setup). What is added here is the container id, read from the
 cgroup and mount tables when the process runs in one. User values from
 ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` win over everything detected.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 from opentelemetry.sdk.resources import (
@@ -48,6 +49,11 @@ def _host_detector() -> ResourceDetector:
     from opentelemetry.sdk import resources
 
     return resources._HostResourceDetector()  # the SDK registers it only as an entry point
+
+
+def process_identity() -> Resource:
+    """The attributes that change in a forked child, as the child sees them."""
+    return Resource({"process.pid": os.getpid(), "process.parent_pid": os.getppid()})
 
 
 def build_resource(settings: Settings) -> Resource:

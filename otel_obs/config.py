@@ -237,6 +237,19 @@ def _check_pairs(name: str, value: str) -> tuple[str, list[str]]:
     return ",".join(good), bad
 
 
+def mask_header_values(value: str) -> str:
+    """Keep the header names of a ``key=value`` list, hide the values (they hold secrets)."""
+    masked = []
+    for item in value.split(","):
+        key, sep, _ = item.partition("=")
+        masked.append(f"{key.strip()}=***" if sep else item)
+    return ",".join(masked)
+
+
+def _shown_value(name: str, value: str) -> str:
+    return mask_header_values(value) if name.endswith("_HEADERS") else value
+
+
 def _check_key_value_lists(environ: Mapping[str, str]) -> list[tuple[str, str | None, str]]:
     fixes = []
     names = ("OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_HEADERS",
@@ -365,7 +378,10 @@ def load_settings(
     if values.get("cache_dir") is None:
         values["cache_dir"] = _home_cache()
     findings.extend(_unknown_names(environ))
-    findings.extend(Finding(name, environ.get(name, ""), message) for name, _, message in standard_fixes(environ))
+    findings.extend(
+        Finding(name, _shown_value(name, environ.get(name, "")), message)
+        for name, _, message in standard_fixes(environ)
+    )
     return Settings(**values, sources=sources), findings
 
 

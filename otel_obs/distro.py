@@ -1,4 +1,4 @@
-"""Zero-code start: the distro and configurator entry points, and ``otel-obs run``.
+"""Zero-code start: the distro and configurator entry points behind ``otel-obs run``.
 
 ``opentelemetry-instrument CMD`` and ``otel-obs run -- CMD`` both start CMD with the
 auto-instrumentation ``sitecustomize`` on its path. That loads ``ObsDistro``, then
@@ -9,11 +9,8 @@ adds its FastAPI and Celery defaults.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import shutil
-import sys
 from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro
@@ -24,10 +21,11 @@ except ImportError:  # pragma: no cover
     _BaseConfigurator = object  # type: ignore[assignment,misc]
 
 from otel_obs._guard import guard
+from otel_obs._run import DISTRO_NAME, add_run_arguments, run_environment, run_run
+
+__all__ = ["ObsConfigurator", "ObsDistro", "add_run_arguments", "run_environment", "run_run"]
 
 _logger = logging.getLogger(__name__)
-
-DISTRO_NAME = "otel_obs"
 
 
 class ObsDistro(BaseDistro):
@@ -41,15 +39,26 @@ class ObsDistro(BaseDistro):
         from otel_obs.config import get_settings
         from otel_obs.setup import disabled_instrumentations
 
-        if entry_point.name in disabled_instrumentations(get_settings()):
+        settings = get_settings()
+        if settings.sdk_disabled:
+            # Off means off: an instrumentor would still patch libraries, and the logging one
+            # would put a handler on the root logger that silences Python's own last resort.
+            return
+        if entry_point.name in disabled_instrumentations(settings):
             _logger.debug("otel-obs replaces or disables instrumentation %s", entry_point.name)
             return
+        if entry_point.name == "logging" and _logs_installed():
+            # otel_obs.logs already put its OTLP handler on the root logger: a second one
+            # would export every record twice. The instrumentation still adds trace context.
+            kwargs = {**kwargs, "enable_log_auto_instrumentation": False}
         if entry_point.name == "fastapi":
             with guard("adding FastAPI defaults"):
                 from otel_obs.web import fastapi_instrumentor_kwargs
 
                 kwargs = {**fastapi_instrumentor_kwargs(), **kwargs}
         super().load_instrumentor(entry_point, **kwargs)
+        if entry_point.name == "logging":
+            _exclude_internal_records()
         if entry_point.name == "celery":
             with guard("adding Celery defaults"):
                 from otel_obs.tasks import on_instrumentor_loaded
@@ -57,46 +66,36 @@ class ObsDistro(BaseDistro):
                 on_instrumentor_loaded()
 
 
+def _logs_installed() -> bool:
+    try:
+        from otel_obs.logs import installed_handlers
+    except ImportError:
+        return False
+    return bool(installed_handlers())
+
+
+def _exclude_internal_records() -> None:
+    """Keep the logging instrumentation's root handler off our and the SDK's own loggers.
+
+    Otherwise a failed log export logs a warning that the handler exports, which fails
+    and logs again, for as long as the endpoint is down.
+    """
+    from opentelemetry.instrumentation.logging import LoggingInstrumentor
+
+    from otel_obs._diag import exclude_internal_loggers
+
+    exclude_internal_loggers(getattr(LoggingInstrumentor, "_logging_handler", None))
+
+
 class ObsConfigurator(_BaseConfigurator):  # type: ignore[misc,valid-type]
     """The ``opentelemetry_configurator`` entry point: the same setup as ``configure()``."""
 
     def _configure(self, **kwargs: Any) -> None:
-        from otel_obs.setup import _configure
+        from otel_obs.setup import _configure, disabled_instrumentations
 
-        _configure({}, zero_code=True)
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run, after --")
-
-
-def _auto_instrumentation_path() -> str:
-    from opentelemetry.instrumentation import auto_instrumentation
-
-    return os.path.dirname(os.path.abspath(auto_instrumentation.__file__))
-
-
-def run_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Return the environment under which a command starts with otel-obs configured."""
-    env = dict(os.environ if environ is None else environ)
-    path = env.get("PYTHONPATH", "")
-    entries = [_auto_instrumentation_path(), *[p for p in path.split(os.pathsep) if p]]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(entries))
-    env["OTEL_PYTHON_DISTRO"] = DISTRO_NAME
-    env["OTEL_PYTHON_CONFIGURATOR"] = DISTRO_NAME
-    return env
-
-
-def run_run(args: argparse.Namespace) -> int:
-    command = list(args.argv)
-    if command and command[0] == "--":
-        command = command[1:]
-    if not command:
-        print("otel-obs run: give the command to run, e.g. otel-obs run -- uvicorn app:app", file=sys.stderr)
-        return 2
-    executable = shutil.which(command[0])
-    if executable is None:
-        print(f"otel-obs run: command not found: {command[0]}", file=sys.stderr)
-        return 127
-    os.execve(executable, command, run_environment())
-    return 0  # not reached
+        settings = _configure({}, zero_code=True)
+        # The loader reads this list before it asks the distro, and logs an error for an
+        # instrumentation we replace whose library version it does not support.
+        os.environ["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join(
+            disabled_instrumentations(settings)
+        )

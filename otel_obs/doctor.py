@@ -14,7 +14,7 @@ import sys
 from dataclasses import fields
 from typing import Any, Callable
 
-from otel_obs.config import VARIABLES, Finding, Settings, load_settings
+from otel_obs.config import VARIABLES, Finding, Settings, load_settings, mask_header_values
 
 OK, ERROR = "ok", "error"
 _SIGNALS = ("traces", "metrics", "logs")
@@ -29,22 +29,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the settings as JSON")
 
 
-def _mask(value: str) -> str:
-    """Keep header names, hide their values."""
-    pairs = []
-    for item in value.split(","):
-        key, sep, _ = item.partition("=")
-        pairs.append(f"{key.strip()}=***" if sep else item)
-    return ",".join(pairs)
-
-
 def _standard_variables(environ: dict[str, str]) -> dict[str, str]:
     shown = {}
     for name in sorted(environ):
         if not name.startswith("OTEL_") or name.startswith("OTEL_OBS_"):
             continue
         value = environ[name]
-        shown[name] = _mask(value) if "HEADERS" in name else value
+        shown[name] = mask_header_values(value) if "HEADERS" in name else value
     return shown
 
 

@@ -41,7 +41,14 @@ from otel_obs._export import (
 )
 from otel_obs._guard import guard
 from otel_obs._resource import build_resource, process_identity
-from otel_obs.config import Settings, get_settings, load_settings, report, set_active, standard_fixes
+from otel_obs.config import (
+    Settings,
+    get_settings,
+    load_settings,
+    report,
+    set_active,
+    standard_fixes,
+)
 
 _logger = logging.getLogger(__name__)
 

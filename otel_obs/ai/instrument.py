@@ -46,7 +46,7 @@ from otel_obs.ai._call import CURRENT_CALL, AiTelemetry, LlmCall
 
 # Entry-point names of the official instrumentations ours replaces; a zero-code start should
 # leave them disabled while this instrumentation is on.
-REPLACED_INSTRUMENTATIONS = ("openai_v2", "google_genai")
+REPLACED_INSTRUMENTATIONS = ("openai", "google-genai")
 
 _lock = threading.Lock()
 _wanted = False

@@ -21,7 +21,7 @@ A second, in-process part calls the same app through ASGI with no server and no 
 and compares otel-obs with the official instrumentation given the same options: the
 difference is the work otel-obs itself adds per request (request id, response tap,
 corrected duration and size), apart from what the official instrumentation costs.
-Run: ``python benchmarks/http.py``.
+Run: ``python benchmarks/http_service.py``.
 """
 
 from __future__ import annotations
