@@ -295,12 +295,28 @@ def _check_intervals(environ: Mapping[str, str]) -> list[tuple[str, str | None, 
     return fixes
 
 
+def _check_exporters(environ: Mapping[str, str]) -> list[tuple[str, str | None, str]]:
+    fixes = []
+    for name in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER"):
+        value = environ.get(name)
+        if value is None:
+            continue
+        chosen = [part.strip().lower() for part in value.split(",") if part.strip()]
+        kept = [part for part in chosen if part in ("otlp", "console", "none")]
+        if kept != chosen or not chosen:
+            fixes.append((name, ",".join(kept) or None,
+                          "accepted: otlp, console or none (comma-separated); "
+                          f"using {','.join(kept) or 'otlp'}"))
+    return fixes
+
+
 _STANDARD_CHECKS: tuple[Callable[[Mapping[str, str]], list[tuple[str, str | None, str]]], ...] = (
     _check_protocol,
     _check_endpoints,
     _check_key_value_lists,
     _check_sampler,
     _check_intervals,
+    _check_exporters,
 )
 
 

@@ -265,30 +265,64 @@ def _views() -> list[View]:
     ]
 
 
+def exporter_names(signal: str) -> list[str]:
+    """The exporters ``OTEL_<SIGNAL>_EXPORTER`` asks for: ``otlp`` (default), ``console``."""
+    raw = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp")
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    return [name for name in dict.fromkeys(names) if name in ("otlp", "console")]
+
+
+def _signal_exporters(signal: str, settings: Settings) -> list[Any]:
+    exporters = []
+    for name in exporter_names(signal):
+        if name == "otlp":
+            exporters.append(_exporter(signal, settings))
+        else:
+            exporters.append(_console_exporter(signal))
+    return exporters
+
+
+def _console_exporter(signal: str) -> Any:
+    if signal == "traces":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if signal == "metrics":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        return ConsoleMetricExporter()
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+    return ConsoleLogRecordExporter()
+
+
 def _meter_provider(settings: Settings, resource: Resource) -> MeterProvider:
-    reader = PeriodicExportingMetricReader(_exporter("metrics", settings))
+    readers = [
+        PeriodicExportingMetricReader(exporter)
+        for exporter in _signal_exporters("metrics", settings)
+    ]
     return MeterProvider(
-        resource=resource, metric_readers=[reader], views=_views(), shutdown_on_exit=False
+        resource=resource, metric_readers=readers, views=_views(), shutdown_on_exit=False
     )
 
 
 def _tracer_provider(
     settings: Settings, resource: Resource, redactor: Any, state: _State
 ) -> TracerProvider:
-    exporter = _exporter("traces", settings)
-    if redactor is not None:
-        from otel_obs.redact import RedactingSpanExporter
-
-        exporter = RedactingSpanExporter(exporter, redactor)
-    processor: Any = BatchSpanProcessor(AccountedSpanExporter(exporter, "traces", state.health))
-    count_queue_drops(processor, "traces", state.health)
-    if settings.ai_instrumentation:
-        with guard("adding the AI cost processor"):
-            from otel_obs.ai import wrap_span_processor
-
-            processor = wrap_span_processor(processor, settings, state.meter_provider)
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    provider.add_span_processor(processor)
+    for exporter in _signal_exporters("traces", settings):
+        if redactor is not None:
+            from otel_obs.redact import RedactingSpanExporter
+
+            exporter = RedactingSpanExporter(exporter, redactor)
+        processor: Any = BatchSpanProcessor(AccountedSpanExporter(exporter, "traces", state.health))
+        count_queue_drops(processor, "traces", state.health)
+        if settings.ai_instrumentation:
+            with guard("adding the AI cost processor"):
+                from otel_obs.ai import wrap_span_processor
+
+                processor = wrap_span_processor(processor, settings, state.meter_provider)
+        provider.add_span_processor(processor)
     return provider
 
 
@@ -299,15 +333,15 @@ def _logger_provider(
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-    exporter = _exporter("logs", settings)
-    if redactor is not None:
-        from otel_obs.redact import RedactingLogExporter
-
-        exporter = RedactingLogExporter(exporter, redactor)
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    processor = BatchLogRecordProcessor(AccountedLogExporter(exporter, "logs", state.health))
-    count_queue_drops(processor, "logs", state.health)
-    provider.add_log_record_processor(processor)
+    for exporter in _signal_exporters("logs", settings):
+        if redactor is not None:
+            from otel_obs.redact import RedactingLogExporter
+
+            exporter = RedactingLogExporter(exporter, redactor)
+        processor = BatchLogRecordProcessor(AccountedLogExporter(exporter, "logs", state.health))
+        count_queue_drops(processor, "logs", state.health)
+        provider.add_log_record_processor(processor)
     set_logger_provider(provider)
     return provider
 

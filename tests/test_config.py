@@ -213,3 +213,10 @@ def test_readme_variable_table_is_the_generated_one() -> None:
     assert generated == markdown_table()
     for name in ("OTEL_OBS_SHUTDOWN_TIMEOUT", "OTEL_OBS_REDACT", "OTEL_OBS_CACHE_DIR"):
         assert f"`{name}`" in generated
+
+
+def test_an_unknown_signal_exporter_is_reported_and_otlp_used() -> None:
+    _, findings = load_settings(environ={"OTEL_TRACES_EXPORTER": "zipkin_json"})
+
+    assert [(f.variable, f.value) for f in findings] == [("OTEL_TRACES_EXPORTER", "zipkin_json")]
+    assert "otlp, console or none" in findings[0].message

@@ -261,3 +261,31 @@ def test_shutdown_flushes_what_the_batch_holds(otlp_receiver, flush: bool) -> No
     assert names == (["a", "b", "c"] if flush else [])
     if flush:
         assert "flushed True" in result.stdout
+
+
+@pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
+def test_otel_signal_exporter_none_exports_nothing_of_that_signal(signal, otlp_receiver, run_python):
+    code = """
+import logging, otel_obs
+from opentelemetry import metrics, trace
+otel_obs.configure()
+with trace.get_tracer("t").start_as_current_span("work"):
+    logging.getLogger("app").warning("a record")
+metrics.get_meter("t").create_counter("work.done").add(1)
+otel_obs.shutdown()
+"""
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
+        f"OTEL_{signal.upper()}_EXPORTER": "none",
+        "OTEL_OBS_SYSTEM_METRICS": "false",
+    }
+    returncode, _, err, _ = run_python(code, env=env)
+
+    assert returncode == 0, err
+    received = {
+        "traces": otlp_receiver.spans(),
+        "metrics": otlp_receiver.points("work.done"),
+        "logs": otlp_receiver.logs(),
+    }
+    assert received[signal] == []
+    assert all(received[other] for other in received if other != signal)
