@@ -63,3 +63,11 @@ def test_generated_corpus_is_current():
     )
 
     assert result.returncode == 0, "run tests/data/pii/generate.py to rewrite corpus.jsonl"
+
+
+def test_the_field_corpus_is_kept_as_it_was_given():
+    original = ROOT.parent / "shared" / "cases" / "pii" / "corpus.jsonl"
+    if not original.exists():
+        pytest.skip(f"the original corpus {original} is not beside this checkout")
+
+    assert pii_accuracy.SHARED_CORPUS.read_bytes() == original.read_bytes()

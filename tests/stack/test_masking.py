@@ -13,7 +13,7 @@ from . import otlp
 
 pytestmark = pytest.mark.real
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "cases" / "pii" / "corpus.jsonl"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "pii" / "field-corpus.jsonl"
 
 
 def _send_logs(stack, records: list[dict]) -> list[dict]:
