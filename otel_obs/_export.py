@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Sequence
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_obs import semconv
@@ -26,6 +29,7 @@ class ExportHealth:
         self._lock = threading.Lock()
         self._signals: dict[str, dict[str, Any]] = {}
         self._counter: Any = None
+        self._exporters: weakref.WeakSet[_Accounted] = weakref.WeakSet()
 
     def bind_meter(self, meter_provider: Any) -> None:
         meter = meter_provider.get_meter("otel_obs")
@@ -35,6 +39,14 @@ class ExportHealth:
             description="Telemetry items otel-obs could not export and dropped.",
         )
 
+    def track(self, exporter: _Accounted) -> None:
+        self._exporters.add(exporter)
+
+    def stop_exporters(self) -> None:
+        """Stop every exporter now: retries end, and what comes later is dropped quietly."""
+        for exporter in list(self._exporters):
+            exporter.stop()
+
     def record(self, signal: str, items: int, ok: bool, reason: str = "export_failed") -> None:
         with self._lock:
             entry = self._entry(signal)
@@ -43,7 +55,7 @@ class ExportHealth:
         if not ok:
             self.drop(signal, items, reason)
 
-    def drop(self, signal: str, items: int, reason: str) -> None:
+    def drop(self, signal: str, items: int, reason: str, warn: bool = True) -> None:
         """Count ``items`` of ``signal`` that will never be exported, and warn (rate-limited)."""
         with self._lock:
             entry = self._entry(signal)
@@ -51,6 +63,8 @@ class ExportHealth:
             dropped = entry["dropped"]
         if self._counter is not None:
             self._counter.add(items, {semconv.EXPORT_SIGNAL: signal, semconv.EXPORT_REASON: reason})
+        if not warn:
+            return
         warn_rate_limited(
             f"export:{signal}",
             "otel-obs: could not export %d %s (%s); %d dropped so far",
@@ -73,32 +87,93 @@ class _Accounted:
         self._inner = inner
         self._signal = signal
         self._health = health
+        self._stop_lock = threading.Lock()
+        self._stopped = False
+        health.track(self)
 
-    def _export(self, batch: Sequence[Any], success: Any, failure: Any) -> Any:
-        try:
-            result = self._inner.export(batch)
-        except Exception:  # noqa: BLE001 (an exporter must not take the worker thread down)
-            self._health.record(self._signal, len(batch), ok=False, reason="exception")
+    def _export(self, send: Callable[[], Any], items: int, success: Any, failure: Any) -> Any:
+        if self._stopped:
+            # Past the shutdown deadline: the shutdown warning already said it.
+            self._health.drop(self._signal, items, "shutdown", warn=False)
             return failure
-        self._health.record(self._signal, len(batch), ok=result == success)
+        try:
+            result = send()
+        except Exception:  # noqa: BLE001 (an exporter must not take the worker thread down)
+            self._health.record(self._signal, items, ok=False, reason="exception")
+            return failure
+        if result == success:
+            self._health.record(self._signal, items, ok=True)
+        elif self._stopped:
+            self._health.drop(self._signal, items, "shutdown", warn=False)
+        else:
+            self._health.record(self._signal, items, ok=False)
         return result
 
-    def shutdown(self) -> None:
+    def stop(self) -> None:
+        """Shut the real exporter down once, from whichever caller comes first."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
         self._inner.shutdown()
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        self.stop()
+
+    def force_flush(self, timeout_millis: float = 30_000) -> bool:
         flush = getattr(self._inner, "force_flush", None)
         return flush(timeout_millis) if flush else True
 
 
 class AccountedSpanExporter(_Accounted, SpanExporter):
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        return self._export(spans, SpanExportResult.SUCCESS, SpanExportResult.FAILURE)
+        return self._export(
+            lambda: self._inner.export(spans),
+            len(spans),
+            SpanExportResult.SUCCESS,
+            SpanExportResult.FAILURE,
+        )
 
 
 class AccountedLogExporter(_Accounted, LogRecordExporter):
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        return self._export(batch, LogRecordExportResult.SUCCESS, LogRecordExportResult.FAILURE)
+        return self._export(
+            lambda: self._inner.export(batch),
+            len(batch),
+            LogRecordExportResult.SUCCESS,
+            LogRecordExportResult.FAILURE,
+        )
+
+
+class AccountedMetricExporter(_Accounted, MetricExporter):
+    """Counts the data points of a failed metric export; keeps the inner one's preferences."""
+
+    def __init__(self, inner: Any, signal: str, health: ExportHealth) -> None:
+        _Accounted.__init__(self, inner, signal, health)
+        MetricExporter.__init__(
+            self,
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+
+    def export(
+        self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        return self._export(
+            lambda: self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
+            _count_points(metrics_data),
+            MetricExportResult.SUCCESS,
+            MetricExportResult.FAILURE,
+        )
+
+
+def _count_points(metrics_data: Any) -> int:
+    return sum(
+        len(metric.data.data_points)
+        for resource_metrics in metrics_data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+    )
 
 
 class _QueueDropCounter:

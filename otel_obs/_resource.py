@@ -1,8 +1,9 @@
 """The resource every signal carries: service, deployment, host, process and container.
 
 The SDK's detectors do the detecting; the SDK also gives each process, forked or not, its
-own ``service.instance.id`` (the process id of a forked child is refreshed by setup). What is added here is the container id, read from the
-cgroup and mount tables when the process runs in one. User values from
+own ``service.instance.id`` (a forked child's process attributes are renewed by ``_fork``).
+What is added here is the container id, read from the cgroup and mount tables when the
+process runs in one. User values from
 ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` win over everything detected.
 """
 
@@ -59,7 +60,12 @@ def process_identity() -> Resource:
 def build_resource(settings: Settings) -> Resource:
     """Return the detected resource with the user's attributes merged on top."""
     detected = get_aggregated_resources(
-        [_host_detector(), OsResourceDetector(), ProcessResourceDetector(), ContainerResourceDetector()],
+        [
+            _host_detector(),
+            OsResourceDetector(),
+            ProcessResourceDetector(),
+            ContainerResourceDetector(),
+        ],
         timeout=2,
     )
     ours = {

@@ -15,7 +15,7 @@ from typing import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("otel_obs._run", "run a command with telemetry configured, no code changes"),
-    "doctor": ("otel_obs.doctor", "check the configuration and the OTLP endpoints; exit 2 on error"),
+    "doctor": ("otel_obs.doctor", "check the configuration and OTLP endpoints; exit 2 on error"),
     "config": ("otel_obs.doctor", "print the effective settings and where each came from"),
     "prices": ("otel_obs.ai.pricing", "print the prices used for a model and their source"),
     "stack": ("otel_obs.stack", "start, stop or inspect the local backends"),

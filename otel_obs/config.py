@@ -11,11 +11,14 @@ and what is accepted.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Mapping
+from types import MappingProxyType
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from otel_obs._diag import diag_logger
@@ -79,12 +82,14 @@ VARIABLES: tuple[Variable, ...] = (
              "Where `otel-obs stack` keeps the local backends' data, logs and pid files."),
     Variable("OTEL_OBS_CACHE_DIR", "cache_dir", "path", None,
              "Cache for built binaries such as otelcol-obs (default ~/.cache/otel-obs)."),
+    Variable("OTEL_OBS_RAISE_INTERNAL_ERRORS", "raise_internal_errors", "bool", False,
+             "Raise errors of telemetry code instead of logging them: for test suites."),
 )
 
 # Names read by other parts of otel-obs that are not settings of the SDK: the Collector
 # config's own variables and the switch our test suite uses.
 KNOWN_PREFIXES = ("OTEL_OBS_COLLECTOR_",)
-KNOWN_EXTRA = ("OTEL_OBS_RAISE_INTERNAL_ERRORS", "OTEL_OBS_FORCE_BUILD", "OTEL_OBS_DASHBOARD_WORKLOAD")
+KNOWN_EXTRA = ("OTEL_OBS_FORCE_BUILD", "OTEL_OBS_DASHBOARD_WORKLOAD")
 
 _BY_NAME = {variable.name: variable for variable in VARIABLES}
 _TRUE = ("true", "1", "yes", "on")
@@ -109,8 +114,8 @@ class Settings:
     """The effective configuration of one process."""
 
     service_name: str = "unknown_service"
-    service_version: str | None = None
-    environment: str | None = None
+    service_version: str = "unknown"
+    environment: str = "development"
     sdk_disabled: bool = False
     protocol: str = "http/protobuf"
     shutdown_timeout: float = 5.0
@@ -125,6 +130,7 @@ class Settings:
     system_metrics: bool = True
     stack_dir: str = os.path.join(".otel-obs", "stack")
     cache_dir: str = field(default_factory=_home_cache)
+    raise_internal_errors: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -144,7 +150,7 @@ def _parse(variable: Variable, raw: str) -> tuple[Any, str | None]:
             number = float(value)
         except ValueError:
             number = -1.0
-        if number >= 0 and number == number and number != float("inf"):
+        if number >= 0 and math.isfinite(number):
             return number, None
     elif variable.kind == "choice":
         for choice in variable.choices:
@@ -185,6 +191,14 @@ def _unknown_names(environ: Mapping[str, str]) -> list[Finding]:
 _PROTOCOLS = ("http/protobuf", "grpc")  # the Python exporters speak no http/json
 _SIGNALS = ("TRACES", "METRICS", "LOGS")
 _RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
+BUILTIN_SAMPLERS = (
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+    "always_on",
+    "always_off",
+    "traceidratio",
+)
 _INTERVAL_VARIABLES = (
     "OTEL_BSP_SCHEDULE_DELAY",
     "OTEL_BSP_EXPORT_TIMEOUT",
@@ -201,9 +215,14 @@ _INTERVAL_VARIABLES = (
 )
 
 
+def _per_signal(template: str) -> tuple[str, ...]:
+    """The general variable and its per-signal ones: ``OTEL_EXPORTER_OTLP_{}ENDPOINT``."""
+    return (template.format(""), *(template.format(f"{signal}_") for signal in _SIGNALS))
+
+
 def _check_protocol(environ: Mapping[str, str]) -> list[tuple[str, str | None, str]]:
     fixes = []
-    for name in ("OTEL_EXPORTER_OTLP_PROTOCOL", *(f"OTEL_EXPORTER_OTLP_{s}_PROTOCOL" for s in _SIGNALS)):
+    for name in _per_signal("OTEL_EXPORTER_OTLP_{}PROTOCOL"):
         value = environ.get(name)
         if value is not None and value.strip() not in _PROTOCOLS:
             fixes.append((name, None, f"accepted: {', '.join(_PROTOCOLS)}; using http/protobuf"))
@@ -212,14 +231,16 @@ def _check_protocol(environ: Mapping[str, str]) -> list[tuple[str, str | None, s
 
 def _check_endpoints(environ: Mapping[str, str]) -> list[tuple[str, str | None, str]]:
     fixes = []
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", *(f"OTEL_EXPORTER_OTLP_{s}_ENDPOINT" for s in _SIGNALS)):
+    for name in _per_signal("OTEL_EXPORTER_OTLP_{}ENDPOINT"):
         value = environ.get(name)
         if value is None:
             continue
         parsed = urlparse(value.strip())
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            fixes.append((name, None, "accepted: a URL with http:// or https:// and a host; "
-                                      "using the default endpoint"))
+            message = (
+                "accepted: a URL with http:// or https:// and a host; using the default endpoint"
+            )
+            fixes.append((name, None, message))
     return fixes
 
 
@@ -229,7 +250,7 @@ def _check_pairs(name: str, value: str) -> tuple[str, list[str]]:
     for item in value.split(","):
         if not item.strip():
             continue
-        key, sep, val = item.partition("=")
+        key, sep, _ = item.partition("=")
         if sep and key.strip() and unquote(key.strip()) == unquote(key.strip()).strip():
             good.append(item.strip())
         else:
@@ -260,9 +281,11 @@ def _check_key_value_lists(environ: Mapping[str, str]) -> list[tuple[str, str | 
             continue
         kept, bad = _check_pairs(name, value)
         if bad:
-            fixes.append((name, kept or None,
-                          f"accepted: comma-separated key=value pairs; dropped {len(bad)} "
-                          f"malformed entr{'y' if len(bad) == 1 else 'ies'}"))
+            entries = "entry" if len(bad) == 1 else "entries"
+            message = (
+                f"accepted: comma-separated key=value pairs; dropped {len(bad)} malformed {entries}"
+            )
+            fixes.append((name, kept or None, message))
     return fixes
 
 
@@ -277,7 +300,28 @@ def _check_sampler(environ: Mapping[str, str]) -> list[tuple[str, str | None, st
         ratio = -1.0
     if 0.0 <= ratio <= 1.0:
         return []
-    return [("OTEL_TRACES_SAMPLER_ARG", None, "accepted: a number from 0 to 1; using 1.0")]
+    return [("OTEL_TRACES_SAMPLER_ARG", "1.0", "accepted: a number from 0 to 1; using 1.0")]
+
+
+def _check_sampler_name(environ: Mapping[str, str]) -> list[tuple[str, str | None, str]]:
+    value = environ.get("OTEL_TRACES_SAMPLER")
+    if value is None or value.strip().lower() in BUILTIN_SAMPLERS:
+        return []
+    if is_sampler_entry_point(value.strip()):
+        return []
+    accepted = ", ".join(BUILTIN_SAMPLERS)
+    message = (
+        f"accepted: {accepted} or the name of an installed sampler entry point; "
+        "using parentbased_always_on"
+    )
+    return [("OTEL_TRACES_SAMPLER", None, message)]
+
+
+def is_sampler_entry_point(name: str) -> bool:
+    """Whether an installed package offers a sampler called ``name``."""
+    from importlib.metadata import entry_points
+
+    return bool(entry_points(group="opentelemetry_traces_sampler", name=name))
 
 
 def _check_intervals(environ: Mapping[str, str]) -> list[tuple[str, str | None, str]]:
@@ -290,7 +334,7 @@ def _check_intervals(environ: Mapping[str, str]) -> list[tuple[str, str | None, 
             number = float(value)
         except ValueError:
             number = -1.0
-        if number < 0 or number != number:
+        if number < 0 or math.isnan(number):
             fixes.append((name, None, "accepted: a whole number 0 or more; using the SDK default"))
     return fixes
 
@@ -304,9 +348,9 @@ def _check_exporters(environ: Mapping[str, str]) -> list[tuple[str, str | None, 
         chosen = [part.strip().lower() for part in value.split(",") if part.strip()]
         kept = [part for part in chosen if part in ("otlp", "console", "none")]
         if kept != chosen or not chosen:
-            fixes.append((name, ",".join(kept) or None,
-                          "accepted: otlp, console or none (comma-separated); "
-                          f"using {','.join(kept) or 'otlp'}"))
+            using = ",".join(kept) or "otlp"
+            message = f"accepted: otlp, console or none (comma-separated); using {using}"
+            fixes.append((name, ",".join(kept) or None, message))
     return fixes
 
 
@@ -314,6 +358,7 @@ _STANDARD_CHECKS: tuple[Callable[[Mapping[str, str]], list[tuple[str, str | None
     _check_protocol,
     _check_endpoints,
     _check_key_value_lists,
+    _check_sampler_name,
     _check_sampler,
     _check_intervals,
     _check_exporters,
@@ -346,13 +391,29 @@ def _standard_settings(environ: Mapping[str, str]) -> dict[str, Any]:
     service = environ.get("OTEL_SERVICE_NAME") or _resource_value(environ, "service.name")
     return {
         "service_name": service or "unknown_service",
-        "service_version": _resource_value(environ, "service.version"),
+        "service_version": _resource_value(environ, "service.version") or "unknown",
         "environment": _resource_value(environ, "deployment.environment.name")
-        or _resource_value(environ, "deployment.environment"),
+        or _resource_value(environ, "deployment.environment")
+        or "development",
         "sdk_disabled": environ.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE,
         "protocol": protocol if protocol in _PROTOCOLS else "http/protobuf",
         "capture_message_content": content.strip().lower() in _TRUE,
     }
+
+
+def _standard_sources(environ: Mapping[str, str]) -> dict[str, str]:
+    """Where each setting read from a standard variable came from: default or environment."""
+    found = {
+        "service_name": bool(environ.get("OTEL_SERVICE_NAME"))
+        or _resource_value(environ, "service.name") is not None,
+        "service_version": _resource_value(environ, "service.version") is not None,
+        "environment": _resource_value(environ, "deployment.environment.name") is not None
+        or _resource_value(environ, "deployment.environment") is not None,
+        "sdk_disabled": "OTEL_SDK_DISABLED" in environ,
+        "protocol": environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip() in _PROTOCOLS,
+        "capture_message_content": "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT" in environ,
+    }
+    return {name: ENVIRONMENT if present else DEFAULT for name, present in found.items()}
 
 
 def load_settings(
@@ -363,7 +424,7 @@ def load_settings(
     environ = os.environ if environ is None else environ
     overrides = dict(overrides or {})
     values: dict[str, Any] = _standard_settings(environ)
-    sources: dict[str, str] = {}
+    sources: dict[str, str] = _standard_sources(environ)
     findings: list[Finding] = []
 
     for variable in VARIABLES:
@@ -389,7 +450,9 @@ def load_settings(
         else:
             close = difflib.get_close_matches(name, [f.name for f in fields(Settings)], n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
-            findings.append(Finding(f"configure({name}=...)", repr(value), f"unknown setting{hint}"))
+            findings.append(
+                Finding(f"configure({name}=...)", repr(value), f"unknown setting{hint}")
+            )
 
     if values.get("cache_dir") is None:
         values["cache_dir"] = _home_cache()
@@ -398,7 +461,7 @@ def load_settings(
         Finding(name, _shown_value(name, environ.get(name, "")), message)
         for name, _, message in standard_fixes(environ)
     )
-    return Settings(**values, sources=sources), findings
+    return Settings(**values, sources=MappingProxyType(sources)), findings
 
 
 _active: Settings | None = None

@@ -34,6 +34,8 @@ class ObsDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
         os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", DISTRO_NAME)
         os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+        if os.environ["OTEL_PYTHON_CONFIGURATOR"] == DISTRO_NAME:
+            _quiet_skipped_configurators()
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         from otel_obs.config import get_settings
@@ -64,6 +66,25 @@ class ObsDistro(BaseDistro):
                 from otel_obs.tasks import on_instrumentor_loaded
 
                 on_instrumentor_loaded()
+
+
+class _ChosenConfiguratorFilter(logging.Filter):
+    """Drop the loader's warning that it skipped another configurator because ours was chosen.
+
+    With opentelemetry-distro installed beside otel-obs, the loader says so on every start,
+    though choosing ours is exactly what ``OTEL_PYTHON_CONFIGURATOR=otel_obs`` asked for.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        chosen = len(args) == 3 and args[1] == DISTRO_NAME
+        return not (chosen and str(record.msg).startswith("Configuration of %s not loaded"))
+
+
+def _quiet_skipped_configurators() -> None:
+    loader = logging.getLogger("opentelemetry.instrumentation.auto_instrumentation._load")
+    if not any(isinstance(f, _ChosenConfiguratorFilter) for f in loader.filters):
+        loader.addFilter(_ChosenConfiguratorFilter())
 
 
 def _logs_installed() -> bool:

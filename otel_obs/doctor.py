@@ -11,12 +11,13 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import fields
-from typing import Any, Callable
+from typing import Any
 
 from otel_obs.config import VARIABLES, Finding, Settings, load_settings, mask_header_values
 
-OK, ERROR = "ok", "error"
+OK, WARNING, ERROR = "ok", "warn", "error"
 _SIGNALS = ("traces", "metrics", "logs")
 
 
@@ -107,7 +108,9 @@ def _prices_findings(path: str) -> list[Finding]:
         from otel_obs.ai.pricing import check_prices_file
     except ImportError:
         return []
-    return [Finding("OTEL_OBS_PRICES_FILE", path, str(problem)) for problem in check_prices_file(path)]
+    return [
+        Finding("OTEL_OBS_PRICES_FILE", path, str(problem)) for problem in check_prices_file(path)
+    ]
 
 
 def _probe(signal: str, settings: Settings, timeout: float) -> tuple[bool, str]:
@@ -115,9 +118,9 @@ def _probe(signal: str, settings: Settings, timeout: float) -> tuple[bool, str]:
     import logging
     import threading
 
-    from otel_obs.setup import _exporter
+    from otel_obs._exporters import otlp_exporter
 
-    exporter = _exporter(signal, settings)
+    exporter = otlp_exporter(signal, settings)
     outcome: list[Any] = []
     # The exporter's retry warnings would repeat what the check reports once.
     logging.getLogger("opentelemetry.exporter").setLevel(logging.CRITICAL)
@@ -138,7 +141,9 @@ def _send(signal: str, exporter: Any) -> tuple[bool, str]:
         accepted = _SENDERS[signal](exporter)
     except Exception as error:  # noqa: BLE001 (a probe reports, it does not raise)
         return False, f"{type(error).__name__}: {error}"
-    return accepted, "accepted an export" if accepted else "refused the export or could not be reached"
+    if accepted:
+        return True, "accepted an export"
+    return False, "refused the export or could not be reached"
 
 
 class _Capture:
@@ -190,20 +195,66 @@ def _send_metric(exporter: Any) -> bool:
 _SENDERS = {"traces": _send_span, "metrics": _send_metric, "logs": _send_log}
 
 
-def diagnose(environ: dict[str, str], timeout: float, probe: Callable[..., tuple[bool, str]] = _probe) -> list[dict[str, str]]:
+def _check(name: str, status: str, detail: str, **extra: str) -> dict[str, str]:
+    return {"check": name, "status": status, "detail": detail, **extra}
+
+
+def _configuration_checks(settings: Settings, findings: list[Finding]) -> list[dict[str, str]]:
+    checks = [
+        _check(f"variable {f.variable}", ERROR, f.message, value=f.value)
+        for f in findings + _file_findings(settings)
+    ]
+    if not checks:
+        detail = f"{len(VARIABLES)} otel-obs variables and the OTEL_* values read are valid"
+        checks.append(_check("configuration", OK, detail))
+    return checks
+
+
+def _distro_check(environ: dict[str, str]) -> list[dict[str, str]]:
+    """Warn when another distro could be picked by plain ``opentelemetry-instrument``."""
+    from importlib.metadata import entry_points
+
+    others = sorted(
+        ep.name for ep in entry_points(group="opentelemetry_distro") if ep.name != "otel_obs"
+    )
+    if not others:
+        return []
+    if environ.get("OTEL_PYTHON_DISTRO") == "otel_obs":
+        return [_check("distro", OK, f"OTEL_PYTHON_DISTRO selects otel-obs over {others}")]
+    detail = (
+        f"also installed: distro {', '.join(others)}; plain opentelemetry-instrument may pick "
+        "it instead of otel-obs. Use `otel-obs run`, or set OTEL_PYTHON_DISTRO=otel_obs and "
+        "OTEL_PYTHON_CONFIGURATOR=otel_obs"
+    )
+    return [_check("distro", WARNING, detail)]
+
+
+def _endpoint_checks(
+    settings: Settings, environ: dict[str, str], timeout: float, probe: Callable[..., Any]
+) -> list[dict[str, str]]:
+    from otel_obs._exporters import exporter_names
+
+    checks = []
+    for signal, url in endpoints(settings, environ).items():
+        if "otlp" not in exporter_names(signal):
+            detail = f"OTEL_{signal.upper()}_EXPORTER chose no OTLP exporter: nothing to check"
+            checks.append(_check(f"export {signal}", OK, detail))
+            continue
+        accepted, detail = probe(signal, settings, timeout)
+        checks.append(_check(f"export {signal} to {url}", OK if accepted else ERROR, detail))
+    return checks
+
+
+def diagnose(
+    environ: dict[str, str], timeout: float, probe: Callable[..., tuple[bool, str]] = _probe
+) -> list[dict[str, str]]:
     """Every check with its status and detail, configuration first, then endpoints."""
     settings, findings = load_settings(environ=environ)
-    checks = [{"check": f"variable {f.variable}", "status": ERROR, "detail": f.message, "value": f.value}
-              for f in findings + _file_findings(settings)]
-    if not checks:
-        checks.append({"check": "configuration", "status": OK, "detail": f"{len(VARIABLES)} otel-obs variables and the OTEL_* values read are valid"})
+    checks = _configuration_checks(settings, findings) + _distro_check(environ)
     if settings.sdk_disabled:
-        checks.append({"check": "sdk", "status": OK, "detail": "OTEL_SDK_DISABLED is true: nothing is exported"})
-        return checks
-    for signal, url in endpoints(settings, environ).items():
-        accepted, detail = probe(signal, settings, timeout)
-        checks.append({"check": f"export {signal} to {url}", "status": OK if accepted else ERROR, "detail": detail})
-    return checks
+        detail = "OTEL_SDK_DISABLED is true: nothing is exported"
+        return checks + [_check("sdk", OK, detail)]
+    return checks + _endpoint_checks(settings, environ, timeout, probe)
 
 
 def run_doctor(args: argparse.Namespace) -> int:
@@ -215,5 +266,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         for check in checks:
             value = f" (value {check['value']!r})" if "value" in check else ""
             print(f"[{check['status']:>5}] {check['check']}{value}: {check['detail']}")
-        print(f"{len(checks)} checks, {len(failed)} errors")
+        warned = sum(check["status"] == WARNING for check in checks)
+        tail = f", {warned} warnings" if warned else ""
+        print(f"{len(checks)} checks, {len(failed)} errors{tail}")
     return 2 if failed else 0

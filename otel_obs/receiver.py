@@ -149,7 +149,9 @@ def _points(request: ExportMetricsServiceRequest) -> list[Point]:
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
                 data = getattr(metric, kind)
-                common = dict(metric=metric.name, unit=metric.unit, kind=kind, resource=resource, scope=scope)
+                common = dict(
+                    metric=metric.name, unit=metric.unit, kind=kind, resource=resource, scope=scope
+                )
                 for point in data.data_points:
                     extra: dict[str, Any] = {
                         "attributes": attributes(point.attributes),

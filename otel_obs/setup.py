@@ -3,10 +3,12 @@
 ``configure()`` and the zero-code configurator both end in ``_configure``, so an app that
 calls ``configure()`` and one started by ``otel-obs run`` get the same pipeline:
 
-    spans  -> CostSpanProcessor -> BatchSpanProcessor -> RedactingSpanExporter -> OTLP
-    logs   -> BatchLogRecordProcessor -> RedactingLogExporter -> OTLP
-    metrics-> PeriodicExportingMetricReader -> OTLP
+    spans   -> CostSpanProcessor -> BatchSpanProcessor -> Accounted -> Redacting -> OTLP
+    logs    -> BatchLogRecordProcessor -> Accounted -> Redacting -> OTLP
+    metrics -> PeriodicExportingMetricReader -> Accounted -> OTLP
 
+(``Accounted`` counts what an export drops: ``_export``; the exporters each signal asks for:
+``_exporters``; what a forked child renews: ``_fork``; the bounded stop: ``_shutdown``.)
 Every step that belongs to another module (masking, AI, logs) is optional and guarded: a
 failure there leaves the rest of telemetry working.
 """
@@ -19,29 +21,31 @@ import os
 import signal
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from otel_obs import semconv
+from otel_obs import _fork
 from otel_obs._diag import RateLimitFilter, diag_logger
 from otel_obs._export import (
     AccountedLogExporter,
+    AccountedMetricExporter,
     AccountedSpanExporter,
     ExportHealth,
     count_queue_drops,
 )
+from otel_obs._exporters import signal_exporters, views
 from otel_obs._guard import guard
-from otel_obs._resource import build_resource, process_identity
+from otel_obs._resource import build_resource
+from otel_obs._shutdown import run_within
 from otel_obs.config import (
+    BUILTIN_SAMPLERS,
     Settings,
     get_settings,
     load_settings,
@@ -76,6 +80,9 @@ class _State:
     health: ExportHealth = field(default_factory=ExportHealth)
     zero_code: bool = False
     shut_down: bool = False
+
+    def providers(self) -> tuple[Any, Any, Any]:
+        return self.tracer_provider, self.meter_provider, self.logger_provider
 
 
 _lock = threading.Lock()
@@ -139,13 +146,13 @@ def _build(state: _State, instrument: bool) -> None:
     resource = build_resource(settings)
     redactor = _redactor(settings)
 
-    state.meter_provider = _meter_provider(settings, resource)
+    state.meter_provider = _meter_provider(settings, resource, state.health)
     metrics.set_meter_provider(state.meter_provider)
     state.health.bind_meter(state.meter_provider)
     state.tracer_provider = _tracer_provider(settings, resource, redactor, state)
     trace.set_tracer_provider(state.tracer_provider)
     state.logger_provider = _logger_provider(settings, resource, redactor, state)
-    _refresh_process_identity_after_fork(state)
+    _fork.register(state.providers)
 
     with guard("instrumenting AI clients"):
         _ai_instrument(settings, state)
@@ -157,26 +164,6 @@ def _build(state: _State, instrument: bool) -> None:
     atexit.register(_shutdown_at_exit)
     with guard("flushing on SIGTERM"):
         _flush_on_sigterm()
-
-
-def _refresh_process_identity_after_fork(state: _State) -> None:
-    """Give a forked child its own ``process.pid`` on every signal.
-
-    The providers renew ``service.instance.id`` after a fork themselves, but keep the
-    parent's process id, so a worker's telemetry would name the server's master process.
-    """
-    if not hasattr(os, "register_at_fork"):
-        return
-
-    def refresh() -> None:
-        with guard("refreshing the resource after fork"):
-            identity = process_identity()
-            for provider in (state.tracer_provider, state.meter_provider, state.logger_provider):
-                update = getattr(provider, "_update_resource", None)
-                if update is not None:
-                    update(identity)
-
-    os.register_at_fork(after_in_child=refresh)
 
 
 def _rate_limit_export_logs() -> None:
@@ -198,132 +185,60 @@ def _redactor(settings: Settings) -> Any:
     return None
 
 
-def _exporter(signal: str, settings: Settings) -> Any:
-    """Return the OTLP exporter of ``signal``; the SDK reads endpoints, headers, timeouts."""
-    exporter = _new_exporter(signal, settings)
-    _exporters.add(exporter)
-    return exporter
-
-
-# Every OTLP exporter made here, so that a forked child can stop sharing their connections.
-_exporters: "weakref.WeakSet[Any]" = weakref.WeakSet()
-
-
-def _renew_http_sessions() -> None:
-    """Give each HTTP exporter of a forked child a connection pool of its own.
-
-    A child inherits the parent's open keep-alive connections; if both write to one, their
-    requests interleave on the wire and the receiver rejects them as garbage.
-    """
-    for exporter in list(_exporters):
-        transport = getattr(getattr(exporter, "_client", None), "_transport", None)
-        session = getattr(transport, "_session", None)
-        if session is None:
-            continue
-        import requests
-
-        fresh = requests.Session()
-        fresh.verify, fresh.cert, fresh.headers = session.verify, session.cert, session.headers
-        transport._session = fresh
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_http_sessions)
-
-
-def _new_exporter(signal: str, settings: Settings) -> Any:
-    protocol = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", settings.protocol)
-    if protocol == "grpc":
-        if signal == "traces":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-            return OTLPSpanExporter()
-        if signal == "metrics":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-            return OTLPMetricExporter()
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-        return OTLPLogExporter()
-    if signal == "traces":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        return OTLPSpanExporter()
-    if signal == "metrics":
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-        return OTLPMetricExporter()
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    return OTLPLogExporter()
-
-
-def _views() -> list[View]:
-    buckets = {
-        semconv.METRIC_GEN_AI_TOKEN_USAGE: semconv.GEN_AI_TOKEN_USAGE_BUCKETS,
-        semconv.METRIC_GEN_AI_OPERATION_DURATION: semconv.GEN_AI_DURATION_BUCKETS,
-        semconv.METRIC_GEN_AI_TIME_TO_FIRST_CHUNK: semconv.GEN_AI_DURATION_BUCKETS,
-        semconv.METRIC_HTTP_SERVER_REQUEST_DURATION: semconv.HTTP_DURATION_BUCKETS,
-    }
-    return [
-        View(instrument_name=name, aggregation=ExplicitBucketHistogramAggregation(list(bounds)))
-        for name, bounds in buckets.items()
-    ]
-
-
-def exporter_names(signal: str) -> list[str]:
-    """The exporters ``OTEL_<SIGNAL>_EXPORTER`` asks for: ``otlp`` (default), ``console``."""
-    raw = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp")
-    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
-    return [name for name in dict.fromkeys(names) if name in ("otlp", "console")]
-
-
-def _signal_exporters(signal: str, settings: Settings) -> list[Any]:
-    exporters = []
-    for name in exporter_names(signal):
-        if name == "otlp":
-            exporters.append(_exporter(signal, settings))
-        else:
-            exporters.append(_console_exporter(signal))
-    return exporters
-
-
-def _console_exporter(signal: str) -> Any:
-    if signal == "traces":
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-        return ConsoleSpanExporter()
-    if signal == "metrics":
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-
-        return ConsoleMetricExporter()
-    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
-
-    return ConsoleLogRecordExporter()
-
-
-def _meter_provider(settings: Settings, resource: Resource) -> MeterProvider:
+def _meter_provider(
+    settings: Settings, resource: Resource, health: ExportHealth
+) -> MeterProvider:
     readers = [
-        PeriodicExportingMetricReader(exporter)
-        for exporter in _signal_exporters("metrics", settings)
+        PeriodicExportingMetricReader(AccountedMetricExporter(exporter, "metrics", health))
+        for exporter in signal_exporters("metrics", settings)
     ]
     return MeterProvider(
-        resource=resource, metric_readers=readers, views=_views(), shutdown_on_exit=False
+        resource=resource, metric_readers=readers, views=views(), shutdown_on_exit=False
     )
 
 
 def _tracer_provider(
     settings: Settings, resource: Resource, redactor: Any, state: _State
 ) -> TracerProvider:
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    for exporter in _signal_exporters("traces", settings):
+    provider = TracerProvider(resource=resource, sampler=_sampler(), shutdown_on_exit=False)
+    processor = _span_export_processor(settings, redactor, state)
+    if settings.ai_instrumentation:
+        with guard("adding the AI cost processor"):
+            from otel_obs.ai import wrap_span_processor
+
+            # Wrapped once, around every exporter: a span is priced and counted once.
+            processor = wrap_span_processor(processor, settings, state.meter_provider)
+    provider.add_span_processor(processor)
+    return provider
+
+
+def _sampler() -> Any:
+    """None for the SDK's own samplers (it reads them from the environment); else a plug-in."""
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip()
+    if not name or name.lower() in BUILTIN_SAMPLERS:
+        return None
+    from opentelemetry.sdk._configuration import _import_sampler
+
+    return _import_sampler(name)
+
+
+def _span_export_processor(settings: Settings, redactor: Any, state: _State) -> Any:
+    """One batch processor per span exporter, as one processor (empty with ``none``)."""
+    processors = []
+    for exporter in signal_exporters("traces", settings):
         if redactor is not None:
             from otel_obs.redact import RedactingSpanExporter
 
             exporter = RedactingSpanExporter(exporter, redactor)
-        processor: Any = BatchSpanProcessor(AccountedSpanExporter(exporter, "traces", state.health))
+        processor = BatchSpanProcessor(AccountedSpanExporter(exporter, "traces", state.health))
         count_queue_drops(processor, "traces", state.health)
-        if settings.ai_instrumentation:
-            with guard("adding the AI cost processor"):
-                from otel_obs.ai import wrap_span_processor
-
-                processor = wrap_span_processor(processor, settings, state.meter_provider)
-        provider.add_span_processor(processor)
-    return provider
+        processors.append(processor)
+    if len(processors) == 1:
+        return processors[0]
+    combined = SynchronousMultiSpanProcessor()
+    for processor in processors:
+        combined.add_span_processor(processor)
+    return combined
 
 
 def _logger_provider(
@@ -334,7 +249,7 @@ def _logger_provider(
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    for exporter in _signal_exporters("logs", settings):
+    for exporter in signal_exporters("logs", settings):
         if redactor is not None:
             from otel_obs.redact import RedactingLogExporter
 
@@ -389,7 +304,8 @@ def _load_instrumentors(settings: Settings) -> None:
     from otel_obs.distro import ObsDistro
 
     previous = os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS")
-    os.environ["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join(disabled_instrumentations(settings))
+    disabled = ",".join(disabled_instrumentations(settings))
+    os.environ["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = disabled
     try:
         _load_instrumentors(ObsDistro())
     finally:
@@ -410,36 +326,30 @@ def shutdown(timeout: float | None = None) -> bool:
         return True
     state.shut_down = True
     budget = state.settings.shutdown_timeout if timeout is None else timeout
-    finished = threading.Event()
-    worker = threading.Thread(
-        target=_shutdown_providers, args=(state, budget, finished), name="otel-obs-shutdown", daemon=True
-    )
-    worker.start()
-    worker.join(budget)
-    if finished.is_set():
+    started = time.monotonic()
+    with guard("removing log handlers"):
+        _uninstall_logs()
+    left = budget - (time.monotonic() - started)
+    late = run_within(_shutdown_steps(state), left, last=("metrics",))
+    if not late:
         return True
+    state.health.stop_exporters()
     diag_logger.warning(
-        "otel-obs: shutdown did not finish within %.1f s; telemetry not yet exported was dropped",
+        "otel-obs: shutdown did not finish within %.1f s (%s); "
+        "telemetry not yet exported was dropped",
         budget,
+        ", ".join(late),
     )
     return False
 
 
-def _shutdown_providers(state: _State, budget: float, finished: threading.Event) -> None:
-    deadline = time.monotonic() + budget
-    with guard("removing log handlers"):
-        _uninstall_logs()
-    steps = (
-        lambda: state.tracer_provider.shutdown(),
-        lambda: state.logger_provider.shutdown(),
-        lambda: state.meter_provider.shutdown(
-            timeout_millis=max(0.0, deadline - time.monotonic()) * 1000
-        ),
-    )
-    for step in steps:
-        with guard("shutting down a provider"):
-            step()
-    finished.set()
+def _shutdown_steps(state: _State) -> dict[str, Any]:
+    """One step per provider, each given the seconds left where the SDK takes a timeout."""
+    return {
+        "traces": lambda _left: state.tracer_provider.shutdown(),
+        "logs": lambda _left: state.logger_provider.shutdown(),
+        "metrics": lambda left: state.meter_provider.shutdown(timeout_millis=left * 1000),
+    }
 
 
 def _shutdown_at_exit() -> None:

@@ -18,6 +18,8 @@ OTEL_OBS = str(Path(sys.executable).with_name("otel-obs"))
 # variable, malformed value, words the warning must contain (what is accepted, what is used)
 MALFORMED = [
     ("OTEL_TRACES_SAMPLER_ARG", "abc", ["a number from 0 to 1", "using 1.0"]),
+    ("OTEL_TRACES_SAMPLER", "sometimes",
+     ["traceidratio", "entry point", "using parentbased_always_on"]),
     ("OTEL_EXPORTER_OTLP_PROTOCOL", "udp", ["http/protobuf", "grpc", "using http/protobuf"]),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318", ["http://", "using the default endpoint"]),
     ("OTEL_RESOURCE_ATTRIBUTES", "team=payments,broken", ["key=value", "dropped 1"]),
@@ -138,6 +140,7 @@ def test_app_runs_on_with_every_malformed_value_and_one_warning_each(
         assert sum(line.count(f"{name}=") for line in warnings) == 1, (name, warnings)
     assert len(warnings) == 7, warnings
     assert "s3cr3t" not in err
+    assert "Could not convert" not in err  # the SDK did not warn a second time
     # protocol udp fell back to OTLP/HTTP, and the well-formed resource pair was kept
     assert otlp_receiver.wait_for(lambda r: r.spans(), timeout=5)
     span = otlp_receiver.spans()[0]
@@ -220,3 +223,18 @@ def test_an_unknown_signal_exporter_is_reported_and_otlp_used() -> None:
 
     assert [(f.variable, f.value) for f in findings] == [("OTEL_TRACES_EXPORTER", "zipkin_json")]
     assert "otlp, console or none" in findings[0].message
+
+
+def test_settings_from_standard_variables_name_their_source() -> None:
+    settings, _ = load_settings(
+        {"environment": "staging"},
+        environ={"OTEL_RESOURCE_ATTRIBUTES": "service.name=billing,service.version=1.2.3"},
+    )
+
+    assert (settings.service_name, settings.service_version) == ("billing", "1.2.3")
+    assert settings.sources["service_name"] == ENVIRONMENT
+    assert settings.sources["service_version"] == ENVIRONMENT
+    assert settings.sources["environment"] == ARGUMENT
+    assert settings.sources["protocol"] == DEFAULT
+    with pytest.raises(TypeError):
+        settings.sources["protocol"] = ENVIRONMENT  # type: ignore[index]

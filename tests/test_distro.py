@@ -125,3 +125,28 @@ def test_run_loads_no_opentelemetry_before_it_starts_the_command() -> None:
 
     # Only the two namespace packages that locating auto_instrumentation passes through.
     assert result.stdout.strip() == "['opentelemetry', 'opentelemetry.instrumentation']"
+
+
+def test_otel_obs_run_picks_ours_when_opentelemetry_distro_is_also_installed(
+    otlp_receiver: OTLPReceiver, official_distro_path: str
+) -> None:
+    env = clean_environment({
+        "OTEL_SERVICE_NAME": "zero-code",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
+        "OTEL_OBS_LOG_FORMAT": "console",
+        "PYTHONPATH": official_distro_path,
+    })
+    check = (
+        "import importlib.metadata as m\n"
+        "print(sorted(e.name for e in m.entry_points(group='opentelemetry_distro')))\n"
+    )
+
+    for _ in range(2):  # the same choice every time, whatever order the entry points come in
+        result = subprocess.run([*LAUNCHERS["otel-obs run"], sys.executable, "-c", APP + check],
+                                env=env, capture_output=True, text=True, timeout=60, check=False)
+
+        assert result.returncode == 0, result.stderr
+        assert "configured True zero_code True\n" in result.stdout
+        assert "['distro', 'otel_obs']" in result.stdout  # both really are installed
+        assert "not loaded" not in result.stderr  # no noise about the configurator not chosen
+    assert {s.resource["telemetry.distro.name"] for s in otlp_receiver.spans()} == {"otel-obs"}

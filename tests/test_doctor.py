@@ -120,3 +120,34 @@ def test_config_json_structure() -> None:
         "logs": "http://127.0.0.1:5000/custom/logs",
     }
     assert config["standard"]["OTEL_SERVICE_NAME"] == "checkout"
+
+
+def test_doctor_warns_when_another_distro_could_be_picked(
+    otlp_receiver: OTLPReceiver, official_distro_path: str
+) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
+        "PYTHONPATH": official_distro_path,
+    }
+
+    warned = _otel_obs("doctor", env=env)
+    chosen = _otel_obs("doctor", env={**env, "OTEL_PYTHON_DISTRO": "otel_obs"})
+
+    assert warned.returncode == 0, warned.stdout  # a warning, not an error
+    [line] = [line for line in warned.stdout.splitlines() if line.startswith("[ warn] distro")]
+    assert "OTEL_PYTHON_DISTRO=otel_obs" in line and "distro distro" in line
+    assert warned.stdout.splitlines()[-1] == "5 checks, 0 errors, 1 warnings"
+    assert chosen.returncode == 0
+    assert "[   ok] distro: OTEL_PYTHON_DISTRO selects otel-obs over ['distro']" in chosen.stdout
+
+
+def test_doctor_checks_no_endpoint_of_a_signal_exported_elsewhere(
+    otlp_receiver: OTLPReceiver,
+) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "OTEL_TRACES_EXPORTER": "none"}
+
+    result = _otel_obs("doctor", env=env)
+
+    assert result.returncode == 0, result.stdout
+    assert "[   ok] export traces: OTEL_TRACES_EXPORTER chose no OTLP exporter" in result.stdout
+    assert otlp_receiver.requests["traces"] == 0 and otlp_receiver.requests["logs"] == 1

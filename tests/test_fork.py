@@ -33,7 +33,10 @@ who = "child" if child == 0 else "parent"
 with tracer.start_as_current_span(who):
     log.warning(who)
 counter.add(1, {"who": who})
-print(who, os.getpid(), flush=True)
+if child == 0:
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(100)]
+fds = len(os.listdir("/proc/self/fd"))
+print(who, os.getpid(), fds, flush=True)
 if child == 0:
     otel_obs.shutdown()
     os._exit(0)
@@ -42,26 +45,36 @@ os.waitpid(child, 0)
 
 
 def test_forked_child_exports_as_its_own_instance_and_process(otlp_receiver, run_python) -> None:
+    # Celery's hooks are left out: the child's own series must not depend on them.
     env = {"OTEL_SERVICE_NAME": "forker", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
-           "OTEL_OBS_LOG_STDOUT": "false", "OTEL_OBS_SYSTEM_METRICS": "false"}
+           "OTEL_OBS_LOG_STDOUT": "false", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "celery"}
 
     code, out, err, _ = run_python(FORK_AFTER_SETUP, env=env)
 
     assert code == 0, err
-    pids = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()}
+    printed = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+    pids = {who: int(values[0]) for who, values in printed.items()}
     spans = {span.name: span.resource for span in otlp_receiver.spans()}
     logs = {log.body: log.resource for log in otlp_receiver.logs()}
-    points = {p.attributes["who"]: p for p in otlp_receiver.points("fork.items")}
+    points = otlp_receiver.points("fork.items")
+    by_who = {p.attributes["who"]: p for p in points}
     assert set(spans) == set(logs) == {"parent", "child"}
     for who in ("parent", "child"):
-        for resource in (spans[who], logs[who], points[who].resource):
+        for resource in (spans[who], logs[who], by_who[who].resource):
             assert resource["process.pid"] == pids[who]
             assert resource["service.instance.id"] == spans[who]["service.instance.id"]
     assert spans["parent"]["service.instance.id"] != spans["child"]["service.instance.id"]
-    # The child starts its own series: what the parent counted before the fork stays its own.
-    assert points["child"].value == 1
-    assert points["before fork"].value == 5
-    assert points["before fork"].resource["process.pid"] == pids["parent"]
+    # The child starts its own series: what the parent counted before the fork is exported
+    # once, by the parent, and never again by the child.
+    assert by_who["child"].value == 1
+    before = [p for p in points if p.attributes["who"] == "before fork"]
+    assert [(p.value, p.resource["process.pid"]) for p in before] == [(5, pids["parent"])]
+    # The child's system metrics describe the child, which holds 100 more open files.
+    open_files = {p.resource["process.pid"]: p.value
+                  for p in otlp_receiver.points("process.open_file_descriptor.count")}
+    child_fds = int(printed["child"][1])
+    assert child_fds >= 100
+    assert abs(open_files[pids["child"]] - child_fds) <= 3, (open_files, printed)
 
 
 def _free_port() -> int:

@@ -353,3 +353,59 @@ def test_telemetry_failures_never_reach_user_code_and_drops_are_counted(
     assert dropped[0].value == 100
     assert dropped[0].attributes == {"otel_obs.signal": "traces", "otel_obs.reason": reason}
     assert sum("could not export" in line for line in err.splitlines()) == 1
+
+
+SPLIT_ENDPOINTS = """
+import logging, time
+import otel_obs
+from opentelemetry import metrics, trace
+otel_obs.configure()
+trace.get_tracer("split").start_span("lost in the blackhole").end()
+logging.getLogger("split").warning("still delivered")
+metrics.get_meter("split").create_counter("split.items").add(4)
+started = time.monotonic()
+flushed = otel_obs.shutdown()
+print(flushed, time.monotonic() - started, flush=True)
+"""
+
+
+def test_a_silent_traces_endpoint_does_not_cost_logs_and_metrics_their_flush(
+    otlp_receiver, run_python
+) -> None:
+    with BlackholeServer() as blackhole:
+        env = {**_b12_env(otlp_receiver.endpoint),
+               "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": blackhole.endpoint + "/v1/traces"}
+        code, out, err, _ = run_python(SPLIT_ENDPOINTS, env=env)
+
+    assert code == 0, err
+    flushed, took = out.split()
+    assert flushed == "False" and float(took) <= SHUTDOWN_TIMEOUT + 0.5
+    assert [log.body for log in otlp_receiver.logs()] == ["still delivered"]
+    assert [p.value for p in otlp_receiver.points("split.items")] == [4]
+    warnings = [line for line in err.splitlines() if "shutdown did not finish" in line]
+    assert len(warnings) == 1 and "(traces)" in warnings[0], err
+
+
+FAILED_METRICS = """
+import otel_obs
+from opentelemetry import metrics
+from otel_obs.setup import export_health
+otel_obs.configure()
+counter = metrics.get_meter("lost").create_counter("lost.items")
+for shard in ("a", "b", "c"):
+    counter.add(1, {"shard": shard})
+otel_obs.shutdown()
+print(export_health()["metrics"]["dropped"], flush=True)
+"""
+
+
+def test_failed_metric_exports_are_counted_by_data_point(otlp_receiver, run_python) -> None:
+    env = {**_b12_env(otlp_receiver.endpoint), "OTEL_OBS_SYSTEM_METRICS": "false",
+           "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "1",
+           "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": _closed_endpoint() + "/v1/metrics"}
+
+    code, out, err, _ = run_python(FAILED_METRICS, env=env)
+
+    assert code == 0, err
+    assert out.strip() == "3"  # the three series of the one counter
+    assert sum("could not export 3 metrics" in line for line in err.splitlines()) == 1, err

@@ -264,7 +264,9 @@ def test_shutdown_flushes_what_the_batch_holds(otlp_receiver, flush: bool) -> No
 
 
 @pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
-def test_otel_signal_exporter_none_exports_nothing_of_that_signal(signal, otlp_receiver, run_python):
+def test_otel_signal_exporter_none_exports_nothing_of_that_signal(
+    signal, otlp_receiver, run_python
+):
     code = """
 import logging, otel_obs
 from opentelemetry import metrics, trace
