@@ -74,8 +74,22 @@ def run_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def as_applied(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` with malformed standard values replaced, as ``configure()`` replaces them."""
+    from otel_obs.config import standard_fixes
+
+    fixed = dict(environ)
+    for name, replacement, _ in standard_fixes(environ):
+        if replacement is None:
+            fixed.pop(name, None)
+        else:
+            fixed[name] = replacement
+    return fixed
+
+
 def endpoints(settings: Settings, environ: dict[str, str]) -> dict[str, str]:
     """The URL each signal is exported to, as the SDK's exporters resolve it."""
+    environ = as_applied(environ)
     base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     out = {}
     for signal in _SIGNALS:
@@ -235,6 +249,12 @@ def _endpoint_checks(
     from otel_obs._exporters import exporter_names
 
     checks = []
+    # The probes' exporters read the environment: give them the values the app would use.
+    applied = as_applied(environ)
+    for name in set(os.environ) - set(applied):
+        if name in environ:
+            os.environ.pop(name, None)
+    os.environ.update({k: v for k, v in applied.items() if environ.get(k) != v})
     for signal, url in endpoints(settings, environ).items():
         if "otlp" not in exporter_names(signal):
             detail = f"OTEL_{signal.upper()}_EXPORTER chose no OTLP exporter: nothing to check"

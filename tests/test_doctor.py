@@ -151,3 +151,24 @@ def test_doctor_checks_no_endpoint_of_a_signal_exported_elsewhere(
     assert result.returncode == 0, result.stdout
     assert "[   ok] export traces: OTEL_TRACES_EXPORTER chose no OTLP exporter" in result.stdout
     assert otlp_receiver.requests["traces"] == 0 and otlp_receiver.requests["logs"] == 1
+
+
+def test_an_endpoint_without_scheme_is_shown_and_probed_as_the_default_the_app_uses(monkeypatch):
+    from otel_obs.config import load_settings
+    from otel_obs.doctor import diagnose, endpoints
+
+    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": "127.0.0.1:54399"}
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:54399")
+    probed = []
+
+    def probe(signal, settings, timeout):
+        import os
+
+        probed.append(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        return True, "accepted an export"
+
+    checks = diagnose(environ, 1.0, probe=probe)
+
+    assert endpoints(load_settings(environ=environ)[0], environ)["traces"] == "http://localhost:4318/v1/traces"
+    assert any("http://localhost:4318/v1/traces" in check["check"] for check in checks)
+    assert probed and all(value is None for value in probed)
